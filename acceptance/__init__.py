@@ -1,0 +1,1 @@
+"""The acceptance checks, one module per success criterion. Each check's docstring is its requirement."""
