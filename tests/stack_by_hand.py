@@ -1,0 +1,36 @@
+"""Start a stack with `python -m fixtures.stacks` as a user does, and stop it with Ctrl-C."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
+
+from .runner import ROOT, clean_env
+
+
+@contextmanager
+def stack_by_hand(*args: str, timeout_s: float = 120):
+    """Yield {"MLFLOW_TRACKING_URI": ..., "MLFLOW_TRACKING_TOKEN": ...} of a hand-started stack."""
+    proc = subprocess.Popen([sys.executable, "-m", "fixtures.stacks", "--stack", "processes", *args], cwd=ROOT,
+                            env=clean_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    variables: dict[str, str] = {}
+    try:
+        deadline = time.monotonic() + timeout_s
+        while "MLFLOW_TRACKING_TOKEN" not in variables and time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            if not line:
+                raise RuntimeError(f"stack command exited with {proc.wait()}")
+            if line.startswith("export "):
+                name, _, value = line[len("export "):].strip().partition("=")
+                variables[name] = value
+        yield variables
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()

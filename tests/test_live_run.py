@@ -1,0 +1,42 @@
+"""pytest -m live against a stack started by hand passes, and Ctrl-C leaves no process behind."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from .runner import ROOT, clean_env, run_suite, stack_processes, validate_summary
+from .stack_by_hand import stack_by_hand
+
+pytestmark = pytest.mark.slow
+
+
+def test_live_run_against_hand_started_stack_passes(tmp_path):
+    with stack_by_hand() as variables:
+        run = run_suite(tmp_path, "-m", "live", env=clean_env(**variables))
+        assert run.returncode == 0, run.output[-3000:]
+        summary = run.summary
+        validate_summary(summary)
+        assert summary["verdict"] == "passed" and summary["target"]["kind"] == "live"
+        token = variables["MLFLOW_TRACKING_TOKEN"]
+        for output in ("summary.json", "junit.xml", "acceptance.html"):
+            assert token not in (tmp_path / output).read_text(), f"the API key leaked into {output}"
+        assert token not in run.output
+    assert stack_processes() == [], "Ctrl-C on the stack command left processes behind"
+
+
+def test_ctrl_c_during_local_run_leaves_nothing(tmp_path):
+    proc = subprocess.Popen([sys.executable, "-m", "pytest", "-m", "local", "--stack", "processes",
+                             f"--reports-dir={tmp_path}"], cwd=ROOT, env=clean_env(),
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.monotonic() + 120
+    for line in proc.stdout:  # wait until checks run: the stack is up
+        if "acceptance/test_" in line or time.monotonic() > deadline:
+            break
+    proc.send_signal(signal.SIGINT)
+    proc.communicate(timeout=120)
+    assert stack_processes() == []
