@@ -9,15 +9,19 @@ import sys
 import time
 from contextlib import contextmanager
 
-from .runner import ROOT, clean_env
+from .runner import MARK_VAR, ROOT, clean_env
 
 
 @contextmanager
 def stack_by_hand(*args: str, timeout_s: float = 120):
-    """Yield {"MLFLOW_TRACKING_URI": ..., "MLFLOW_TRACKING_TOKEN": ...} of a hand-started stack."""
+    """Yield {"MLFLOW_TRACKING_URI": ..., "MLFLOW_TRACKING_TOKEN": ..., MARK_VAR: ...} of a hand-started stack.
+
+    After the block, ``processes_marked(variables[MARK_VAR])`` lists what it left behind.
+    """
+    env = clean_env()
     proc = subprocess.Popen([sys.executable, "-m", "fixtures.stacks", "--stack", "processes", *args], cwd=ROOT,
-                            env=clean_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    variables: dict[str, str] = {}
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    variables: dict[str, str] = {MARK_VAR: env[MARK_VAR]}
     try:
         deadline = time.monotonic() + timeout_s
         while "MLFLOW_TRACKING_TOKEN" not in variables and time.monotonic() < deadline:

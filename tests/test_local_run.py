@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from .runner import run_suite, stack_processes, validate_summary
+from .runner import run_suite, validate_summary
 
 pytestmark = pytest.mark.slow
 
@@ -34,4 +34,4 @@ def test_summary_records_target_and_versions(local_run):
 
 
 def test_no_stack_process_outlives_the_run(local_run):
-    assert stack_processes() == []
+    assert local_run.leftovers() == []
