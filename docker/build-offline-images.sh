@@ -25,7 +25,6 @@ set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(dirname "$HERE")
 LABEL=org.mlflow-acceptance.inputs
-PROXY_SOURCE_LABEL=org.mlflow-acceptance.authproxy-sha256
 RECIPE_VERSION=1
 
 while IFS='=' read -r key value; do
@@ -55,7 +54,7 @@ case "${1:-}" in
         exit 0 ;;
     --remove)
         for image in "$ACC_MLFLOW_IMAGE" "$ACC_PROXY_IMAGE" "$ACC_S3_IMAGE" "$ACC_POSTGRES_IMAGE" "$ACC_BASE_IMAGE"; do
-            docker image rm "$image" 2>/dev/null && echo "removed $image" || true
+            docker image rm "$image" >/dev/null 2>&1 && echo "removed $image" || true
         done
         exit 0 ;;
     -h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
@@ -166,7 +165,7 @@ download_postgres_debs() { # .deb files PostgreSQL needs on top of the base imag
 
 # --- 3. images built FROM base ---------------------------------------------------------
 build_image() { # name image [extra files for the context...]
-    local name=$1 image=$2 ctx inputs t0 extra labels=()
+    local name=$1 image=$2 ctx inputs t0 extra args=()
     shift 2
     ctx="$CACHE/context/$name"
     mkdir -p "$ctx"
@@ -176,11 +175,13 @@ build_image() { # name image [extra files for the context...]
         cat "$ctx"/wheels/.stamp "$ctx"/debs/.stamp 2>/dev/null || true) | hash_of)
     if current "$image" "$inputs"; then say "$image is current"; return; fi
     if [ "$name" = proxy ]; then
-        labels=(--label "$PROXY_SOURCE_LABEL=$(sha256sum <"$REPO/fixtures/stacks/authproxy.py" | cut -d' ' -f1)")
+        args=(--build-arg "AUTHPROXY_SHA256=$(sha256sum <"$REPO/fixtures/stacks/authproxy.py" | cut -d' ' -f1)")
     fi
     t0=$(now_ms)
+    # Labels come in as build args: `docker build --label` would add a last step, and every
+    # step after a large layer is slow on fuse-overlayfs.
     logged "$CACHE/logs/build-$name.log" docker build --rm --force-rm \
-        --build-arg "BASE_IMAGE=$ACC_BASE_IMAGE" --label "$LABEL=$inputs" "${labels[@]}" \
+        --build-arg "BASE_IMAGE=$ACC_BASE_IMAGE" --build-arg "ACC_INPUTS=$inputs" "${args[@]}" \
         --tag "$image" "$ctx"
     say "built $image in $(elapsed "$t0")"
 }
@@ -192,10 +193,14 @@ build_base
 if ! wait "$WHEELS_PID"; then die "downloading wheels failed (logs in $CACHE/logs)"; fi
 download_postgres_debs
 
-build_image mlflow "$ACC_MLFLOW_IMAGE"
+# The MLflow image is the long one (one core installing wheels); the others share the
+# second core meanwhile.
+build_image mlflow "$ACC_MLFLOW_IMAGE" &
+MLFLOW_PID=$!
 build_image s3 "$ACC_S3_IMAGE"
 build_image proxy "$ACC_PROXY_IMAGE" "$REPO/fixtures/stacks/authproxy.py"
 build_image postgres "$ACC_POSTGRES_IMAGE"
+if ! wait "$MLFLOW_PID"; then die "building $ACC_MLFLOW_IMAGE failed"; fi
 
 # Dangling layers of replaced images and of the build stages are not needed.
 docker image prune --force --filter "label=$LABEL" >/dev/null 2>&1 || true
