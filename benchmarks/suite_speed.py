@@ -232,7 +232,7 @@ def fmt(value: float | None) -> str:
 
 
 def print_table(rows: dict[str, Row], rss: dict | None, runs: int) -> None:
-    header = f"{'measure':<52}" + "".join(f"{'run ' + str(i + 1):>8}" for i in range(runs)) + \
+    header = f"{'measure':<62}" + "".join(f"{'run ' + str(i + 1):>8}" for i in range(runs)) + \
         f"{'median':>8}{'target':>10}{'load':>12}"
     print(header)
     print("-" * len(header))
@@ -246,13 +246,13 @@ def print_table(rows: dict[str, Row], rss: dict | None, runs: int) -> None:
         if target and median is not None:
             verdict = f"< {target[0]:.0f}{' ok' if median < target[0] else ' MISS'}"
         loads = f"{min(row.loads):.1f}-{max(row.loads):.1f}" if row.loads else ""
-        print(f"{name + ' (s)':<52}" + "".join(f"{fmt(v):>8}" for v in row.values)
+        print(f"{name + ' (s)':<62}" + "".join(f"{fmt(v):>8}" for v in row.values)
               + " " * 8 * (runs - len(row.values)) + f"{fmt(median):>8}{verdict:>10}{loads:>12}")
     if rss:
         name = "proxy peak RSS, 1 GiB upload (VmHWM)"
         limit = TARGETS[name][0]
         ok = "ok" if rss["hwm_mb"] < limit else "MISS"
-        print(f"{name + ' (MB)':<52}{rss['hwm_mb']:>8.1f}" + " " * 8 * (runs - 1)
+        print(f"{name + ' (MB)':<62}{rss['hwm_mb']:>8.1f}" + " " * 8 * (runs - 1)
               + f"{rss['hwm_mb']:>8.1f}{'< ' + format(limit, '.0f') + ' ' + ok:>10}")
         print(f"  (proxy RSS before {rss['baseline_rss_mb']:.1f} MB, highest sampled during upload "
               f"{rss['peak_rss_mb']:.1f} MB; {rss['size_mb']} MiB in {rss['upload_s']:.1f} s = {rss['mb_s']:.0f} MB/s "

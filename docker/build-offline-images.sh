@@ -46,6 +46,10 @@ for tag in manylinux_2_36 manylinux_2_35 manylinux_2_34 manylinux_2_31 manylinux
     PIP_TARGET+=(--platform "${tag}_x86_64")
 done
 
+stage_tag() { # the tag of an image's install stage: name:tag-build
+    case "${1##*/}" in *:*) echo "$1-build" ;; *) echo "$1:build" ;; esac
+}
+
 FORCE=0
 case "${1:-}" in
     --force) FORCE=1 ;;
@@ -53,7 +57,9 @@ case "${1:-}" in
         printf '%s\n' "$ACC_BASE_IMAGE" "$ACC_MLFLOW_IMAGE" "$ACC_PROXY_IMAGE" "$ACC_S3_IMAGE" "$ACC_POSTGRES_IMAGE"
         exit 0 ;;
     --remove)
-        for image in "$ACC_MLFLOW_IMAGE" "$ACC_PROXY_IMAGE" "$ACC_S3_IMAGE" "$ACC_POSTGRES_IMAGE" "$ACC_BASE_IMAGE"; do
+        for image in "$ACC_MLFLOW_IMAGE" "$ACC_PROXY_IMAGE" "$ACC_S3_IMAGE" "$ACC_POSTGRES_IMAGE" \
+            "$(stage_tag "$ACC_MLFLOW_IMAGE")" "$(stage_tag "$ACC_PROXY_IMAGE")" "$(stage_tag "$ACC_S3_IMAGE")" \
+            "$ACC_BASE_IMAGE"; do
             docker image rm "$image" >/dev/null 2>&1 && echo "removed $image" || true
         done
         exit 0 ;;
@@ -178,11 +184,16 @@ build_image() { # name image [extra files for the context...]
         args=(--build-arg "AUTHPROXY_SHA256=$(sha256sum <"$REPO/fixtures/stacks/authproxy.py" | cut -d' ' -f1)")
     fi
     t0=$(now_ms)
+    args+=(--build-arg "BASE_IMAGE=$ACC_BASE_IMAGE" --build-arg "ACC_INPUTS=$inputs")
+    if grep -q '^FROM .* AS build$' "$ctx/Dockerfile"; then
+        # The install stage is kept under its own tag: it is the build cache that makes a
+        # change to a script or to metadata cost seconds instead of a reinstall.
+        logged "$CACHE/logs/build-$name-stage.log" docker build --rm --force-rm "${args[@]}" \
+            --target build --tag "$(stage_tag "$image")" "$ctx"
+    fi
     # Labels come in as build args: `docker build --label` would add a last step, and every
     # step after a large layer is slow on fuse-overlayfs.
-    logged "$CACHE/logs/build-$name.log" docker build --rm --force-rm \
-        --build-arg "BASE_IMAGE=$ACC_BASE_IMAGE" --build-arg "ACC_INPUTS=$inputs" "${args[@]}" \
-        --tag "$image" "$ctx"
+    logged "$CACHE/logs/build-$name.log" docker build --rm --force-rm "${args[@]}" --tag "$image" "$ctx"
     say "built $image in $(elapsed "$t0")"
 }
 

@@ -72,10 +72,12 @@ class Target:
         return response.json() if response.content else {}
 
     def put_artifact(self, path: str, data: bytes) -> None:
-        self.session.put(f"{self.uri}/api/2.0/mlflow-artifacts/artifacts/{path}", data=data, timeout=30).raise_for_status()
+        url = f"{self.uri}/api/2.0/mlflow-artifacts/artifacts/{path}"
+        self.session.put(url, data=data, timeout=30).raise_for_status()
 
     def experiments(self, view: str = "ACTIVE_ONLY") -> list[dict]:
-        return self.api("GET", "experiments/search", params={"view_type": view, "max_results": 1000}).get("experiments", [])
+        found = self.api("GET", "experiments/search", params={"view_type": view, "max_results": 1000})
+        return found.get("experiments", [])
 
     def models(self) -> list[dict]:
         return self.api("GET", "registered-models/search", params={"max_results": 1000}).get("registered_models", [])

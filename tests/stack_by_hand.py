@@ -12,6 +12,12 @@ from contextlib import contextmanager
 from .runner import MARK_VAR, ROOT, clean_env
 
 
+def ctrl_c_works() -> None:
+    """A shell's background job (nohup ... &, some CI runners) starts with SIGINT ignored, and Python
+    then never turns it into KeyboardInterrupt: the stack command would ignore our Ctrl-C."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @contextmanager
 def stack_by_hand(*args: str, timeout_s: float = 120):
     """Yield {"MLFLOW_TRACKING_URI": ..., "MLFLOW_TRACKING_TOKEN": ..., MARK_VAR: ...} of a hand-started stack.
@@ -20,7 +26,8 @@ def stack_by_hand(*args: str, timeout_s: float = 120):
     """
     env = clean_env()
     proc = subprocess.Popen([sys.executable, "-m", "fixtures.stacks", "--stack", "processes", *args], cwd=ROOT,
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            preexec_fn=ctrl_c_works)
     variables: dict[str, str] = {MARK_VAR: env[MARK_VAR]}
     try:
         deadline = time.monotonic() + timeout_s

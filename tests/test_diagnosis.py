@@ -291,3 +291,30 @@ def test_a_listing_that_names_the_missing_bucket_explains_500s_elsewhere():
     upload = check("test_text_file_round_trip", [ex("PUT", f"{ART}/t.txt", 500, "Internal Server Error")])
     one_line(run_diagnosis(canary, upload), "500", "bucket does not exist")
     one_line(run_diagnosis(canary, upload, criterion="endpoints"), "bucket does not exist")
+
+
+def test_storage_errors_named_in_a_message_are_explained_once():
+    message = ("straight to S3 at http://127.0.0.1:9000: NoSuchBucket: An error occurred (NoSuchBucket) when calling "
+               "the PutObject operation: The specified bucket does not exist")
+    one_line(run_diagnosis(check("test_direct", message=message)), "bucket does not exist")
+    listing = ex("GET", "/api/2.0/mlflow-artifacts/artifacts?path=x", 404, "The specified bucket does not exist")
+    line = one_line(run_diagnosis(check("test_list", [listing], "AssertionError: GET /api/mlflow/api/2.0/"
+                                        "mlflow-artifacts/artifacts?path=x answered 404 'The specified bucket does "
+                                        "not exist'; expected 200")), "bucket does not exist")
+    assert "similar" not in line
+
+
+def test_blocked_line_keeps_the_cause_whole_and_leaves_the_fix_to_the_owner():
+    reason = ("blocked: needs artifact uploads through the tracking URI (artifacts criterion), which failed: PUT "
+              f"/api/mlflow{ART}/1mib.bin answered 413 '413 Request Entity Too Large'; expected 200")
+    line = one_line(run_diagnosis(check("test_p", outcome="skipped", message=reason, criterion="performance"),
+                                  criterion="performance"))
+    assert "client_max_body_size, default 1 MB; ingress proxy-body-size; load-balancer limits)" in line
+    assert line.endswith("(see the artifacts criterion)") and "raise it" not in line
+
+
+def test_a_proxy_refusing_an_anonymous_odd_path_is_not_anonymous_access():
+    refused = ex("GET", "/api/2.0/mlflow-artifacts/artifacts/%2e%2e/x", 400,
+                 '{"error_code": "INVALID_PARAMETER_VALUE", "message": "Invalid path"}', credentials="none")
+    line = one_line(run_diagnosis(check("test_x", [refused], "AssertionError: something else")))
+    assert "anonymous" not in line

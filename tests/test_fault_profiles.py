@@ -156,6 +156,9 @@ def test_fault_profile_verdicts_and_diagnosis(profile_runs, profile):
     if expected.html_evidence:
         assert "log (excerpt)" in report and expected.html_evidence in report, \
             f"{profile}: the HTML report lacks the stack's log excerpt with {expected.html_evidence!r}"
+    first = {name: (summary["criteria"][name].get("diagnosis") or ["-"])[0] for name in FIVE}
+    print(f"\nPROFILE {profile} | " + " / ".join(got.values()) + f" | {run.wall_s:.0f} s | "
+          + " || ".join(f"{name}: {line}" for name, line in first.items() if line != "-"))
     assert run.leftovers() == [], f"{profile}: stack processes outlived the run"
     if profile != "healthy":  # (healthy: the five pass; other criteria have self-tests of their own)
         assert run.returncode != 0 and summary["verdict"] == "failed", f"{profile}: the run did not fail\n{tail}"
@@ -169,6 +172,7 @@ def test_live_run_against_broken_artifact_endpoint_ends_within_60_s(tmp_path):
     with stack_by_hand("--fault", "no-serve-artifacts") as variables:
         stack_mark = variables.pop(MARK_VAR)
         run = run_suite(tmp_path, "-m", "live", env=clean_env(**variables), timeout=300)
+    print(f"\nLIVE no-serve-artifacts: pytest -m live took {run.wall_s:.1f} s")
     assert run.wall_s < LIVE_BUDGET_S, f"the live run took {run.wall_s:.0f} s\n{run.output[-3000:]}"
     summary = run.summary
     assert summary["target"]["kind"] == "live"

@@ -10,7 +10,7 @@ import time
 import pytest
 
 from .runner import MARK_VAR, ROOT, clean_env, processes_marked, run_suite, validate_summary
-from .stack_by_hand import stack_by_hand
+from .stack_by_hand import ctrl_c_works, stack_by_hand
 
 pytestmark = pytest.mark.slow
 
@@ -34,7 +34,7 @@ def test_ctrl_c_during_local_run_leaves_nothing(tmp_path):
     env = clean_env()
     proc = subprocess.Popen([sys.executable, "-m", "pytest", "-m", "local", "--stack", "processes",
                              f"--reports-dir={tmp_path}"], cwd=ROOT, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, preexec_fn=ctrl_c_works)
     deadline = time.monotonic() + 120
     for line in proc.stdout:  # wait until checks run: the stack is up
         if "acceptance/test_" in line or time.monotonic() > deadline:

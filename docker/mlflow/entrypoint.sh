@@ -89,5 +89,6 @@ fi
 # instead of crashing on the first connection attempt.
 python /usr/local/lib/mlflow-image/wait_for_db.py
 
-log "mlflow $*"
+# Logged without the passwords of URIs (user:password@host).
+log "mlflow $(printf '%s ' "$@" | sed -E 's#(://[^:/@ ]+):[^@ ]+@#\1:***@#g')"
 exec mlflow "$@"

@@ -16,7 +16,11 @@ import sqlalchemy  # noqa: E402  (only needed for database stores)
 
 deadline = time.monotonic() + float(os.environ.get("MLFLOW_DB_WAIT_SECONDS", "60"))
 url = sqlalchemy.engine.make_url(uri)
-engine = sqlalchemy.create_engine(url, pool_pre_ping=False)
+try:
+    engine = sqlalchemy.create_engine(url)
+except ImportError as exc:  # a permanent error: say so instead of waiting
+    print(f"wait_for_db: no database driver for {url.drivername}:// in this image ({exc})", file=sys.stderr)
+    sys.exit(1)
 while True:
     try:
         with engine.connect() as connection:
