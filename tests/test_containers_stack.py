@@ -41,6 +41,12 @@ def _skip_reason() -> str | None:
 
 SKIP_REASON = _skip_reason()
 
+
+def needs_stack(test):
+    """Slow, and skipped with the reason when there is no engine or no images."""
+    return pytest.mark.slow(pytest.mark.skipif(SKIP_REASON is not None, reason=SKIP_REASON or "")(test))
+
+
 if SKIP_REASON is None:
     from fixtures.stacks.containers import LABEL_STACK, ContainerStack
 
@@ -88,16 +94,14 @@ def healthy():
         assert _leftovers(stack.run_id) == []
 
 
-@pytest.mark.slow
-@pytest.mark.skipif(SKIP_REASON is not None, reason=SKIP_REASON or "")
+@needs_stack
 def test_health_is_anonymous(healthy):
     _, endpoint = healthy
     response = requests.get(f"{endpoint.tracking_uri}/health", timeout=10)
     assert response.status_code == 200, response.text
 
 
-@pytest.mark.slow
-@pytest.mark.skipif(SKIP_REASON is not None, reason=SKIP_REASON or "")
+@needs_stack
 def test_version_needs_the_api_key(healthy):
     _, endpoint = healthy
     anonymous = requests.get(f"{endpoint.tracking_uri}/version", timeout=10)
@@ -107,8 +111,7 @@ def test_version_needs_the_api_key(healthy):
     assert keyed.text.strip() == "3.17.2"
 
 
-@pytest.mark.slow
-@pytest.mark.skipif(SKIP_REASON is not None, reason=SKIP_REASON or "")
+@needs_stack
 def test_artifact_round_trip_lands_in_the_bucket(healthy):
     _, endpoint = healthy
     path = f"acceptance/{uuid.uuid4().hex}/hello.bin"
@@ -125,8 +128,7 @@ def test_artifact_round_trip_lands_in_the_bucket(healthy):
     assert stored == body
 
 
-@pytest.mark.slow
-@pytest.mark.skipif(SKIP_REASON is not None, reason=SKIP_REASON or "")
+@needs_stack
 def test_presigned_download_url_is_reachable_from_the_host(healthy):
     """MLflow signs URLs for its S3 endpoint; clients (3.15+) download from them directly."""
     _, endpoint = healthy
@@ -142,8 +144,7 @@ def test_presigned_download_url_is_reachable_from_the_host(healthy):
     assert direct.status_code == 200 and direct.content == b"direct"
 
 
-@pytest.mark.slow
-@pytest.mark.skipif(SKIP_REASON is not None, reason=SKIP_REASON or "")
+@needs_stack
 def test_new_experiments_use_proxied_artifacts(healthy):
     _, endpoint = healthy
     created = requests.post(f"{endpoint.tracking_uri}/api/2.0/mlflow/experiments/create",
@@ -157,8 +158,7 @@ def test_new_experiments_use_proxied_artifacts(healthy):
     assert got.json()["experiment"]["artifact_location"].startswith("mlflow-artifacts:/")
 
 
-@pytest.mark.slow
-@pytest.mark.skipif(SKIP_REASON is not None, reason=SKIP_REASON or "")
+@needs_stack
 def test_log_tails_name_every_component(healthy):
     stack, _ = healthy
     tails = stack.log_tails(2000)
@@ -168,8 +168,7 @@ def test_log_tails_name_every_component(healthy):
     assert "/api/mlflow/" in tails["proxy"]
 
 
-@pytest.mark.slow
-@pytest.mark.skipif(SKIP_REASON is not None, reason=SKIP_REASON or "")
+@needs_stack
 def test_no_serve_artifacts_answers_503_and_stop_leaves_nothing():
     stack = ContainerStack(fault="no-serve-artifacts")
     try:
@@ -186,8 +185,7 @@ def test_no_serve_artifacts_answers_503_and_stop_leaves_nothing():
     assert "mlflow" in stack.log_tails()  # the logs outlive the containers
 
 
-@pytest.mark.slow
-@pytest.mark.skipif(SKIP_REASON is not None, reason=SKIP_REASON or "")
+@needs_stack
 def test_failed_start_leaves_nothing(monkeypatch):
     # The base image's python3 exits at once: the "mlflow" container dies while starting.
     base = os.environ.get("ACC_BASE_IMAGE") or _images_env()["ACC_BASE_IMAGE"]
@@ -198,8 +196,7 @@ def test_failed_start_leaves_nothing(monkeypatch):
     assert _leftovers(stack.run_id) == []
 
 
-@pytest.mark.slow
-@pytest.mark.skipif(SKIP_REASON is not None, reason=SKIP_REASON or "")
+@needs_stack
 def test_missing_image_is_one_line_pointing_at_the_build_script(monkeypatch):
     monkeypatch.setenv("ACC_PROXY_IMAGE", "mlflow-acceptance/not-built:0")
     stack = ContainerStack()
@@ -210,8 +207,7 @@ def test_missing_image_is_one_line_pointing_at_the_build_script(monkeypatch):
     assert _leftovers(stack.run_id) == []
 
 
-@pytest.mark.slow
-@pytest.mark.skipif(SKIP_REASON is not None, reason=SKIP_REASON or "")
+@needs_stack
 def test_ctrl_c_during_start_leaves_nothing():
     before = _stack_ids()
     proc = subprocess.Popen([sys.executable, "-m", "fixtures.stacks", "--stack", "containers"], cwd=REPO,
