@@ -292,6 +292,10 @@ QUERY_ESCAPES = {
 
 
 def traversal_verdict(answer: RawAnswer, what: str) -> None:
+    if answer.status == 503 or (answer.status == 404 and "error_code" not in answer.text):
+        # 503: artifact serving disabled; a non-MLflow 404: the route is not served. Either way the
+        # path was never looked up, so traversal cannot be judged (the artifacts criterion says why).
+        pytest.skip(f"cannot probe traversal: {answer.describe()} (the artifact API is not served)")
     assert not resolved(answer), finding("artifact-traversal", f"{answer.describe()}: {what} was resolved "
                                          "instead of refused with 400 'Invalid path'")
 
