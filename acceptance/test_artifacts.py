@@ -2,7 +2,6 @@
 
 import hashlib
 import os
-import uuid
 
 import pytest
 
@@ -26,7 +25,8 @@ def test_binary_file_sha256_round_trip(registry, artifact_root):
     data = os.urandom(256 * 1024)
     path = registry.artifact_url_path(f"{artifact_root}/binary/blob.bin")
     expect_status(registry.http.put(path, data=data), 200)
-    assert hashlib.sha256(expect_status(registry.get(path), 200).content).hexdigest() == hashlib.sha256(data).hexdigest()
+    returned = expect_status(registry.get(path), 200).content
+    assert hashlib.sha256(returned).hexdigest() == hashlib.sha256(data).hexdigest()
 
 
 def test_nested_paths_are_listed_with_sizes(registry, artifact_root):
@@ -63,7 +63,8 @@ def test_client_upload_and_proxied_download(registry, experiment, tmp_path):
 def test_client_presigned_download(registry, experiment, tmp_path):
     """Where the server offers presigned downloads, the client MUST be able to use them (S3 reachable)."""
     if not registry.server_info.get("multipart_downloads_enabled"):
-        pytest.skip("the target serves downloads through the proxy only (server-info: multipart_downloads_enabled false)")
+        pytest.skip("the target serves downloads through the proxy only "
+                    "(server-info: multipart_downloads_enabled false)")
     local = random_file(tmp_path / "presigned.bin", 1)
     logged = client_log_artifact(registry, experiment["experiment_id"], local)
     presigned_download_reachable(registry, logged)

@@ -129,8 +129,9 @@ def one_run(i: int, args, work: Path, rows: dict[str, Row]) -> None:
             before = load()
             wall, code, summary = pytest_run(work / f"live-{label}-{i}", ["-m", "live", *extra], env)
             name = "pytest -m live, healthy running stack" if label == "healthy" else \
-                f"pytest -m live, artifact-broken stack ({fault})"
-            row(name).add(wall, before, f"verdict {summary.get('verdict')}")
+                "pytest -m live, artifact-broken stack"
+            row(name).add(wall, before, f"verdict {summary.get('verdict')}" + ("" if label == "healthy" else
+                                                                              f" (fault {fault})"))
             row(f"  CPU time of that run, user+sys ({label})").add(summary["_cpu_s"], before)
         finally:
             stack.stop()

@@ -210,8 +210,10 @@ def test_missing_image_is_one_line_pointing_at_the_build_script(monkeypatch):
 @needs_stack
 def test_ctrl_c_during_start_leaves_nothing():
     before = _stack_ids()
+    # SIGINT back to its default in the child: a shell's background job would inherit it ignored.
     proc = subprocess.Popen([sys.executable, "-m", "fixtures.stacks", "--stack", "containers"], cwd=REPO,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         deadline = time.monotonic() + 60
         while not (_stack_ids() - before) and time.monotonic() < deadline and proc.poll() is None:

@@ -11,7 +11,9 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def local_run(tmp_path_factory):
-    return run_suite(tmp_path_factory.mktemp("reports"), "-m", "local", "--stack", "processes")
+    # A generous budget exercises the budget path without making the run depend on machine speed.
+    return run_suite(tmp_path_factory.mktemp("reports"), "-m", "local", "--stack", "processes",
+                     "--budget", "api_latency_ms_p50=100000")
 
 
 def test_all_five_criteria_pass(local_run):
@@ -35,3 +37,14 @@ def test_summary_records_target_and_versions(local_run):
 
 def test_no_stack_process_outlives_the_run(local_run):
     assert local_run.leftovers() == []
+
+
+def test_figures_and_charts_are_recorded(local_run):
+    metrics = local_run.summary["metrics"]
+    for name in ("stack_start_s", "upload_mb_s", "download_mb_s", "s3_upload_mb_s", "s3_download_mb_s",
+                 "proxy_upload_efficiency", "proxy_download_efficiency", "registration_s", "model_load_s",
+                 "api_latency_ms_p50", "api_latency_ms_p95", "api_latency_ms_p99"):
+        assert isinstance(metrics.get(name), (int, float)), f"{name} missing: {metrics}"
+    html = (local_run.reports / "acceptance.html").read_text()
+    assert "Performance figures" in html and html.count("<svg") >= 2 and "within budget" in html
+    assert "figures: upload/download" in local_run.output

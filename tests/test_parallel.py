@@ -51,7 +51,7 @@ def test_two_live_runs_at_once_both_pass_and_leave_the_registry_as_found(tmp_pat
                                  capture_output=True, text=True, timeout=120)
         after = target.snapshot()
         leaks = scan([secret], tmp_path, *endpoint.logs.values(), *outputs, janitor.stdout + janitor.stderr)
-    for proc, output in zip(runs, outputs):
+    for proc, output in zip(runs, outputs, strict=True):
         assert proc.returncode == 0, output[-3000:]
     summaries = [run_summary(tmp_path / f"reports-{i}") for i in (1, 2)]
     assert summaries[0]["run_id"] != summaries[1]["run_id"]

@@ -24,7 +24,7 @@ def runs(tmp_path_factory) -> dict[str, SuiteRun]:
                          "--fault", fault, "acceptance/test_security.py", timeout=400)
 
     with ThreadPoolExecutor(len(PROFILES)) as pool:
-        return dict(zip(PROFILES, pool.map(run, PROFILES)))
+        return dict(zip(PROFILES, pool.map(run, PROFILES), strict=True))
 
 
 def security(run: SuiteRun) -> dict:
