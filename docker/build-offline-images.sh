@@ -177,6 +177,7 @@ build_image() { # name image [extra files for the context...]
     mkdir -p "$ctx"
     cp -p "$HERE/$name"/* "$ctx/"
     for extra in "$@"; do cp -p "$extra" "$ctx/"; done
+    chmod 0755 "$ctx"/*.sh 2>/dev/null || true  # whatever mode the checkout gave them
     inputs=$( (hash_dir "$HERE/$name"; cat "$@" /dev/null; image_id "$ACC_BASE_IMAGE"; echo "$RECIPE_VERSION"
         cat "$ctx"/wheels/.stamp "$ctx"/debs/.stamp 2>/dev/null || true) | hash_of)
     if current "$image" "$inputs"; then say "$image is current"; return; fi

@@ -48,7 +48,7 @@ def needs_stack(test):
 
 
 if SKIP_REASON is None:
-    from fixtures.stacks.containers import LABEL_STACK, ContainerStack
+    from fixtures.stacks.containers import LABEL_PID, LABEL_STACK, ContainerStack
 
 
 def _docker_lines(*argv: str) -> list[str]:
@@ -66,10 +66,11 @@ def _leftovers(run_id: str) -> list[str]:
     return sorted(set(containers)) + sorted(set(networks))
 
 
-def _stack_ids() -> set[str]:
+def _stack_ids(pid: int) -> set[str]:
+    """Run ids of the stacks that process ``pid`` started and that still have something."""
     fmt = "{{.Label \"" + LABEL_STACK + "\"}}"
-    ids = _docker_lines("ps", "-a", "--filter", f"label={LABEL_STACK}", "--format", fmt)
-    ids += _docker_lines("network", "ls", "--filter", f"label={LABEL_STACK}", "--format", fmt)
+    ids = _docker_lines("ps", "-a", "--filter", f"label={LABEL_PID}={pid}", "--format", fmt)
+    ids += _docker_lines("network", "ls", "--filter", f"label={LABEL_PID}={pid}", "--format", fmt)
     return set(ids)
 
 
@@ -209,17 +210,16 @@ def test_missing_image_is_one_line_pointing_at_the_build_script(monkeypatch):
 
 @needs_stack
 def test_ctrl_c_during_start_leaves_nothing():
-    before = _stack_ids()
     # SIGINT back to its default in the child: a shell's background job would inherit it ignored.
     proc = subprocess.Popen([sys.executable, "-m", "fixtures.stacks", "--stack", "containers"], cwd=REPO,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         deadline = time.monotonic() + 60
-        while not (_stack_ids() - before) and time.monotonic() < deadline and proc.poll() is None:
+        while not _stack_ids(proc.pid) and time.monotonic() < deadline and proc.poll() is None:
             time.sleep(0.1)
-        new = _stack_ids() - before
-        assert new, "the stack created nothing within 60 s"
+        started = _stack_ids(proc.pid)
+        assert started, "the stack created nothing within 60 s"
         time.sleep(0.5)  # well inside start(): containers are being created or probed
         proc.send_signal(signal.SIGINT)
         output, _ = proc.communicate(timeout=90)
@@ -228,7 +228,9 @@ def test_ctrl_c_during_start_leaves_nothing():
             proc.kill()
             proc.wait()
     assert "ready in" not in output, "the stack finished starting before the interrupt; test is void"
-    for run_id in new:
+    assert proc.returncode == 130, output
+    assert _stack_ids(proc.pid) == set(), output
+    for run_id in started:
         assert _leftovers(run_id) == [], output
 
 

@@ -20,7 +20,9 @@
 #   MLFLOW_CORS_ALLOWED_ORIGINS   --cors-allowed-origins (optional)
 #   MLFLOW_STATIC_PREFIX          --static-prefix (read by MLflow itself; optional)
 #   MLFLOW_APP_NAME               --app-name, e.g. basic-auth (optional)
-#   MLFLOW_DB_WAIT_SECONDS        how long to wait for a database backend store (default 60)
+#   MLFLOW_DB_WAIT_SECONDS        wait up to this long for a database backend store before
+#                                 starting (default 0: MLflow itself retries its first
+#                                 connection for about 100 s, while it imports in parallel)
 #   MLFLOW_S3_ENDPOINT_URL, AWS_* S3 settings, read by MLflow/boto3 themselves.
 #
 # Arguments starting with '-' are appended to `mlflow server`; any other command is run as is
@@ -37,7 +39,7 @@ fi
 : "${MLFLOW_BACKEND_STORE_URI:=sqlite:////var/lib/mlflow/mlflow.db}"
 : "${MLFLOW_SERVE_ARTIFACTS:=true}"
 : "${MLFLOW_UVICORN_OPTS:=--timeout-keep-alive 75 --timeout-graceful-shutdown 20}"
-: "${MLFLOW_DB_WAIT_SECONDS:=60}"
+: "${MLFLOW_DB_WAIT_SECONDS:=0}"
 export MLFLOW_BACKEND_STORE_URI MLFLOW_DB_WAIT_SECONDS
 
 log() { echo "mlflow-entrypoint: $*" >&2; }
@@ -85,9 +87,9 @@ if [ -n "${MLFLOW_APP_NAME:-}" ]; then
     set -- "$@" --app-name "$MLFLOW_APP_NAME"
 fi
 
-# A database backend store may still be starting (compose, a fresh stack): wait for it
-# instead of crashing on the first connection attempt.
-python /usr/local/lib/mlflow-image/wait_for_db.py
+if [ "$MLFLOW_DB_WAIT_SECONDS" != 0 ]; then
+    python /usr/local/lib/mlflow-image/wait_for_db.py
+fi
 
 # Logged without the passwords of URIs (user:password@host).
 log "mlflow $(printf '%s ' "$@" | sed -E 's#(://[^:/@ ]+):[^@ ]+@#\1:***@#g')"

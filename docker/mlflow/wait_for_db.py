@@ -1,7 +1,7 @@
 """Wait until the database named by MLFLOW_BACKEND_STORE_URI accepts connections.
 
-Does nothing for file and SQLite stores. Gives up after MLFLOW_DB_WAIT_SECONDS (exit 1);
-the password is never printed.
+Run by the entrypoint when MLFLOW_DB_WAIT_SECONDS is not 0. Does nothing for file and
+SQLite stores. Gives up after MLFLOW_DB_WAIT_SECONDS (exit 1); the password is never printed.
 """
 
 import os
