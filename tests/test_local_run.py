@@ -33,6 +33,7 @@ def test_summary_records_target_and_versions(local_run):
     target = local_run.summary["target"]
     assert target["kind"] == "local" and target["auth"] == "bearer" and target["stack"] == "processes"
     assert target["server_version"] and target["client_version"]
+    assert "downloads presigned URLs straight from S3" in target["artifact_transfer"], target
 
 
 def test_no_stack_process_outlives_the_run(local_run):
