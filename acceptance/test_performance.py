@@ -219,6 +219,8 @@ def test_proxied_multipart_upload_above_threshold(registry, experiment, large_fi
     if not request.config.getoption("large_files"):
         pytest.skip("opt-in large-file mode: run with --large-files (uploads a file above MLflow's multipart "
                     "threshold, 500 MiB by default)")
+    if reason := registry.server_lacks("server-info multipart advertisement"):
+        pytest.skip(reason)
     if not registry.server_info.get("multipart_uploads_enabled"):
         pytest.skip("the target takes uploads through the proxy only (server-info: multipart_uploads_enabled false)")
     import mlflow

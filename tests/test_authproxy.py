@@ -16,7 +16,8 @@ import threading
 import pytest
 from aiohttp import web
 
-from fixtures.stacks.authproxy import AuthProxy, blank_server_paths, build_app
+from fixtures.stacks.authproxy import SECURITY_FAULTS, AuthProxy, blank_server_paths, build_app
+from fixtures.stacks.base import FAULTS, proxy_fault_args
 
 KEY, OTHER_KEY = "acc_valid-key", "acc_other-service-key"
 KEYS = {hashlib.sha256(KEY.encode()).hexdigest(): "platform",
@@ -47,12 +48,19 @@ class Upstream:
                                   "headers": dict(request.headers), "body": body.decode(errors="replace")})
 
 
+# Proxies in front of the upstream: the healthy one and one per fault switch.
+PROXIES = {"healthy": {}, "normalising": {"normalising_allow_list": True}, "open-artifacts": {"open_artifacts": True},
+           "identity-headers": {"trust_identity_headers": True}, "query-token": {"query_token": True},
+           "echo-credentials": {"echo_credentials": True}, "cors-any-origin": {"cors_any_origin": True},
+           "resolve-artifact-paths": {"resolve_artifact_paths": True}, "raw-server-errors": {"raw_server_errors": True}}
+
+
 @pytest.fixture(scope="module")
 def servers():
-    """An upstream and three proxies in front of it (healthy, normalising fault, open artifacts), one event loop."""
+    """An upstream and the PROXIES in front of it (plus one with a dead upstream), one event loop."""
     loop = asyncio.new_event_loop()
     upstream = Upstream()
-    ports = {name: free_port() for name in ("upstream", "healthy", "normalising", "open-artifacts", "dead")}
+    ports = {name: free_port() for name in ("upstream", *PROXIES, "dead")}
     runners = []
 
     async def start():
@@ -60,8 +68,7 @@ def servers():
         upstream_app.router.add_route("*", "/{tail:.*}", upstream.handle)
         apps = [(upstream_app, ports["upstream"])]
         base = f"http://127.0.0.1:{ports['upstream']}"
-        for name, options in (("healthy", {}), ("normalising", {"normalising_allow_list": True}),
-                              ("open-artifacts", {"open_artifacts": True})):
+        for name, options in PROXIES.items():
             apps.append((build_app(AuthProxy(base, PREFIX, KEYS, "platform", **options)), ports[name]))
         dead = f"http://127.0.0.1:{free_port()}"  # nothing listens there
         apps.append((build_app(AuthProxy(dead, PREFIX, KEYS, "platform")), ports["dead"]))
@@ -271,3 +278,96 @@ def test_open_artifacts_fault_serves_artifact_routes_anonymously(servers):
     assert send(ports["open-artifacts"], "GET", f"{PREFIX}/api/2.0/mlflow-artifacts/artifacts?path=x")[0] == 200
     assert send(ports["open-artifacts"], "GET", f"{PREFIX}/api/2.0/mlflow/experiments/search")[0] == 401
     assert send(ports["healthy"], "GET", f"{PREFIX}/api/2.0/mlflow-artifacts/artifacts?path=x")[0] == 401
+
+
+PROTECTED = f"{PREFIX}/api/2.0/mlflow/registered-models/get?name=x"
+
+
+@pytest.mark.parametrize("header", ["X-Remote-User", "x-forwarded-user"])
+def test_identity_headers_fault_lets_a_forged_user_in_and_forwards_it(servers, header):
+    (ports, _) = servers
+    assert send(ports["healthy"], "GET", PROTECTED, {header: "admin"})[0] == 401
+    status, _, body = send(ports["identity-headers"], "GET", PROTECTED, {header: "admin"})
+    assert status == 200 and {k.lower(): v for k, v in echoed(body)["headers"].items()}[header.lower()] == "admin"
+    assert send(ports["identity-headers"], "GET", PROTECTED, {"Remote-User": "admin"})[0] == 401  # others: no
+
+
+@pytest.mark.parametrize("param", ["access_token", "token", "api_key"])
+def test_query_token_fault_accepts_the_key_in_the_query_string(servers, param):
+    (ports, _) = servers
+    assert send(ports["healthy"], "GET", f"{PROTECTED}&{param}={KEY}")[0] == 401
+    assert send(ports["query-token"], "GET", f"{PROTECTED}&{param}={KEY}")[0] == 200
+    assert send(ports["query-token"], "GET", f"{PROTECTED}&{param}=acc_wrong")[0] == 401
+    assert send(ports["query-token"], "GET", f"{PROTECTED}&{param}={OTHER_KEY}")[0] == 403
+
+
+@pytest.mark.parametrize(("value", "status"), [("Bearer acc_wrong-secret", 401), (f"Bearer {OTHER_KEY}", 403),
+                                               ("Token acc_wrong-secret", 401)])
+def test_echo_credentials_fault_quotes_the_refused_credential(servers, value, status):
+    (ports, _) = servers
+    secret = value.split(" ", 1)[1]
+    healthy = send(ports["healthy"], "GET", PROTECTED, {"Authorization": value})
+    assert healthy[0] == status and secret.encode() not in healthy[2]
+    answer = send(ports["echo-credentials"], "GET", PROTECTED, {"Authorization": value})
+    assert answer[0] == status and f"invalid credential: {value}".encode() in answer[2]
+    assert send(ports["echo-credentials"], "GET", PROTECTED, BEARER)[0] == 200
+
+
+def test_cors_fault_answers_preflights_for_any_origin_with_credentials(servers):
+    (ports, upstream) = servers
+    preflight = {"Origin": "http://evil.invalid", "Access-Control-Request-Method": "GET",
+                 "Access-Control-Request-Headers": "authorization"}
+    status, headers, _ = send(ports["healthy"], "OPTIONS", PROTECTED, preflight)
+    assert status == 401 and "Access-Control-Allow-Origin" not in headers
+    before = len(upstream.seen)
+    status, headers, _ = send(ports["cors-any-origin"], "OPTIONS", PROTECTED, preflight)
+    assert status == 204 and len(upstream.seen) == before  # answered by the proxy, without credentials
+    assert headers["Access-Control-Allow-Origin"] == "http://evil.invalid"
+    assert headers["Access-Control-Allow-Credentials"] == "true"
+    assert "GET" in headers["Access-Control-Allow-Methods"]
+    assert headers["Access-Control-Allow-Headers"] == "authorization"
+
+
+def test_cors_fault_allows_any_origin_on_credentialed_answers(servers):
+    (ports, _) = servers
+    origin = {**BEARER, "Origin": "http://evil.invalid"}
+    assert "Access-Control-Allow-Origin" not in send(ports["healthy"], "GET", PROTECTED, origin)[1]
+    status, headers, _ = send(ports["cors-any-origin"], "GET", PROTECTED, origin)
+    assert status == 200 and headers["Access-Control-Allow-Origin"] == "http://evil.invalid"
+    assert headers["Access-Control-Allow-Credentials"] == "true"
+    assert "Access-Control-Allow-Origin" not in send(ports["cors-any-origin"], "GET", PROTECTED, BEARER)[1]
+
+
+@pytest.mark.parametrize(("sent", "forwarded"), [
+    ("/api/2.0/mlflow-artifacts/artifacts?path=1/../../2/canary", "/api/2.0/mlflow-artifacts/artifacts?path=2/canary"),
+    ("/api/2.0/mlflow-artifacts/artifacts?path=1%2f..%2f..%2f2%2fa%20b",
+     "/api/2.0/mlflow-artifacts/artifacts?path=2/a%20b"),
+    ("/api/2.0/mlflow-artifacts/artifacts?path=/tmp/x", "/api/2.0/mlflow-artifacts/artifacts?path=tmp/x"),
+    ("/api/2.0/mlflow/artifacts/list?run_id=r&path=../../x&page_token=t",
+     "/api/2.0/mlflow/artifacts/list?run_id=r&path=x&page_token=t"),
+])
+def test_resolve_artifact_paths_fault_forwards_a_clean_path(servers, sent, forwarded):
+    """Dot segments (also %2f-encoded) and a leading '/' resolve below the root, as a vulnerable server would."""
+    (ports, _) = servers
+    assert echoed(send(ports["healthy"], "GET", PREFIX + sent, BEARER)[2])["target"] == sent
+    assert echoed(send(ports["resolve-artifact-paths"], "GET", PREFIX + sent, BEARER)[2])["target"] == forwarded
+
+
+@pytest.mark.parametrize("target", ["/api/2.0/mlflow-artifacts/artifacts?path=1/a%20b/c.txt",
+                                    "/get-artifact?path=../x&run_uuid=r"])
+def test_resolve_artifact_paths_fault_leaves_other_targets_alone(servers, target):
+    (ports, _) = servers
+    assert echoed(send(ports["resolve-artifact-paths"], "GET", PREFIX + target, BEARER)[2])["target"] == target
+    assert send(ports["resolve-artifact-paths"], "GET", f"{PREFIX}/api/2.0/mlflow-artifacts/artifacts?path=x")[0] == 401
+
+
+def test_raw_server_errors_fault_passes_server_paths_on(servers):
+    (ports, _) = servers
+    status, _, body = send(ports["raw-server-errors"], "GET", f"{PREFIX}/boom", BEARER)
+    assert status == 500 and b"sqlite:////srv/mlflow/mlflow.db" in body and b"site-packages" in body
+    assert b"sqlite:" not in send(ports["healthy"], "GET", f"{PREFIX}/boom", BEARER)[2]
+
+
+def test_every_security_switch_is_a_fault_profile():
+    flags = {flag for fault in FAULTS for flag in proxy_fault_args(fault)}
+    assert {"--" + switch.replace("_", "-") for switch in SECURITY_FAULTS} <= flags
