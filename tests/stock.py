@@ -1,5 +1,6 @@
-"""Healthy, stock MLflow deployments on loopback: what users really run, to prove the suite raises
-no false alarms on them (not the project's own auth proxy).
+"""Start healthy, stock MLflow deployments on loopback, as users really run them.
+
+They prove the suite raises no false alarms on what users run (not the project's own auth proxy).
 
 Each deployment is moto's S3 server and ``mlflow server`` (this venv's MLflow, or an older one
 from its own venv, tests/old_servers.py), alone or behind a plain nginx that checks a bearer key.
@@ -32,7 +33,7 @@ from fixtures.stacks.base import StackStartError, StartsCleanly
 from fixtures.stacks.processes import S3_CREDENTIALS
 from fixtures.stacks.supervise import Child, free_port, uninterruptible, wait_http
 
-from .old_servers import server_venv
+from .old_servers import cache_root, server_venv
 
 PREFIX = "/api/mlflow"
 CURRENT = "3.17.2"  # the MLflow of this venv; other versions run from their own venv
@@ -45,6 +46,7 @@ class Spec:
     server: str = CURRENT
     nginx: bool = False  # behind nginx checking `Authorization: Bearer <key>` under PREFIX
     basic_auth: bool = False  # MLflow's own auth app (--app-name basic-auth), user admin
+    auth_cache_s: int = 0  # its documented credential cache (auth_cache_ttl_seconds; off by default)
     static_prefix: bool = False  # --static-prefix PREFIX: MLflow itself serves under the prefix
     # Open servers get an exact --allowed-hosts (a registry meant to be open must refuse foreign Hosts);
     # authenticated ones keep MLflow's defaults, as users leave them.
@@ -55,8 +57,8 @@ class Spec:
 DEPLOYMENTS = {
     "nginx-bearer": Spec(f"MLflow {CURRENT} behind nginx checking a bearer key under {PREFIX}", nginx=True),
     "basic-auth": Spec(f"MLflow {CURRENT} with its basic-auth app, no proxy", basic_auth=True),
-    "static-prefix": Spec(f"MLflow {CURRENT} with --static-prefix {PREFIX} and the basic-auth app, no proxy",
-                          basic_auth=True, static_prefix=True),
+    "static-prefix": Spec(f"MLflow {CURRENT} with --static-prefix {PREFIX} and the basic-auth app (credential "
+                          "cache on), no proxy", basic_auth=True, auth_cache_s=60, static_prefix=True),
     "open": Spec(f"MLflow {CURRENT} without auth, exact --allowed-hosts", exact_hosts=True,
                  pytest_args=("--expect-anonymous",)),
     "open-default-hosts": Spec(f"MLflow {CURRENT} without auth, MLflow's default allowed hosts (insecure)",
@@ -122,7 +124,7 @@ class Deployment(StartsCleanly):
         if spec.basic_auth:
             password = secrets.token_urlsafe(18)
             argv += ["--app-name", "basic-auth"]
-            mlflow_env.update(self._basic_auth_env(password))
+            mlflow_env.update(self._basic_auth_env(password, spec.auth_cache_s))
             exports.update(MLFLOW_TRACKING_USERNAME="admin", MLFLOW_TRACKING_PASSWORD=password)
         mlflow = self._spawn("mlflow", argv, mlflow_env)
         tracking_uri = f"http://127.0.0.1:{mlflow_port}{prefix}"
@@ -145,11 +147,12 @@ class Deployment(StartsCleanly):
         return Running(self.name, {"MLFLOW_TRACKING_URI": tracking_uri, **exports}, list(spec.pytest_args),
                        self.workdir, time.monotonic() - started, [c.proc.pid for c in self.children])
 
-    def _basic_auth_env(self, password: str) -> dict[str, str]:
+    def _basic_auth_env(self, password: str, cache_s: int) -> dict[str, str]:
         # Our own config file: the packaged one keeps the user store in ./basic_auth.db (the cwd).
         config = self.workdir / "basic_auth.ini"
         config.write_text("[mlflow]\ndefault_permission = READ\n"
-                          f"database_uri = sqlite:///{self.workdir / 'basic_auth.db'}\nadmin_username = admin\n")
+                          f"database_uri = sqlite:///{self.workdir / 'basic_auth.db'}\nadmin_username = admin\n"
+                          f"auth_cache_ttl_seconds = {cache_s}\n")
         return {"MLFLOW_AUTH_CONFIG_PATH": str(config), "MLFLOW_AUTH_ADMIN_PASSWORD": password,
                 "MLFLOW_FLASK_SERVER_SECRET_KEY": secrets.token_hex(16)}
 
@@ -263,6 +266,9 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     signal.signal(signal.SIGINT, signal.default_int_handler)
     deployment = Deployment(args.name)
+    if deployment.spec.server != CURRENT:
+        print(f"MLflow {deployment.spec.server} runs from its own venv under {cache_root()} "
+              "(created on first use: minutes)", flush=True)
     try:
         running = deployment.start()
     except StackStartError as exc:

@@ -48,7 +48,9 @@ S3_MISSING_KEY = answer(500, "An error occurred (404) when calling the HeadObjec
 
 @pytest.mark.parametrize("recorded, reached", [
     (MLFLOW_NOT_FOUND, True), (MLFLOW_SEARCH, True), (answer(200, "<html><title>MLflow</title></html>"), True),
-    (answer(200, '{"detail": "x"}'), True), (NGINX_401, False), (BASIC_AUTH_401, False), (PROXY_INVALID_PATH, False),
+    (answer(200, '{"detail": "x"}'), True), (answer(503, '{"detail":"Artifact serving is disabled."}'), True),
+    (answer(404, '{"detail":"Not Found"}'), False),  # recorded: uvicorn given an absolute-form target
+    (NGINX_401, False), (BASIC_AUTH_401, False), (PROXY_INVALID_PATH, False),
     (NGINX_404, False), (HEALTH, False), (answer(None), False),
     (answer(403, f"Forbidden: /api/2.0/mlflow/registered-models/get?name={NAME}"), False),  # a refusal echoing the URL
     (answer(302, "", [("Location", "https://sso.example/login")]), False),

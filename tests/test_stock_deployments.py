@@ -3,6 +3,11 @@ on what users really run. Two insecure variants are still judged insecure."""
 
 from __future__ import annotations
 
+import contextlib
+import shlex
+import signal
+import subprocess
+import sys
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -12,8 +17,8 @@ import pytest
 
 from fixtures.stacks.base import StackStartError
 
-from .runner import MARK_VAR, SuiteRun, clean_env, processes_marked, run_suite, validate_summary
-from .stock import Deployment
+from .runner import MARK_VAR, ROOT, SuiteRun, clean_env, processes_marked, run_suite, validate_summary
+from .stock import Deployment, Running
 
 pytestmark = pytest.mark.slow
 
@@ -23,7 +28,16 @@ CASES = {
     **{name: (name, None) for name in HEALTHY},
     "open-unexpected": ("open", ()),  # an open registry run without --expect-anonymous
     "open-default-hosts": ("open-default-hosts", None),
+    # The team records the old server's known vulnerability as an accepted risk: the run passes.
+    "mlflow-2.22-accepted": ("mlflow-2.22", ("--accept-findings", str(ROOT / "tests/data/accepted-old-servers.toml"))),
 }
+# Started with `python -m tests.stock NAME` and Ctrl-C, as a user does: the command is tested too.
+BY_HAND = {"open"}
+# Real vulnerabilities of old servers, verified by hand: the suite must report them, and nothing else.
+# 2.22.5 and 3.4.0 accept a model-version source file:///etc/ when the version is tagged as a prompt
+# (mlflow.prompt.is_prompt=true) and then serve the server's own files (/etc/passwd) through
+# model-versions/get-artifact to any authenticated user; 3.17.2 refuses the source.
+KNOWN_VULNERABLE = {"mlflow-2.22": {"source-traversal"}, "mlflow-3.4": {"source-traversal"}}
 PARALLEL = 2  # 2 cores: at most two deployments, each with its suite run, at once
 SUITE_TIMEOUT_S = 1500  # the basic-auth app costs ≈ 0.3-0.5 s per authenticated request
 
@@ -39,20 +53,58 @@ class Outcome:
 def _run_case(case: str, reports: Path) -> Outcome:
     name, args = CASES[case]
     base = clean_env()  # carries a mark: every process the deployment starts can be found later
-    deployment = Deployment(name, base_env=base)
     started = time.monotonic()
+    try:
+        with (_by_hand if case in BY_HAND else _in_process)(name, base) as running:
+            run = run_suite(reports, "-m", "live", *(running.pytest_args if args is None else args),
+                            env=clean_env(**running.env), timeout=SUITE_TIMEOUT_S)
+    except StackStartError as exc:
+        return Outcome(start_error=str(exc), start_s=time.monotonic() - started)
+    leftovers = processes_marked(base[MARK_VAR]) + run.leftovers() + _alive_in_groups(running.pgids)
+    return Outcome(run, start_s=running.start_s, leftovers=leftovers)
+
+
+@contextlib.contextmanager
+def _in_process(name: str, base_env: dict[str, str]):
+    deployment = Deployment(name, base_env=base_env)
     try:
         running = deployment.start()
     except StackStartError as exc:
         logs = "\n".join(f"--- {c} ---\n{tail}" for c, tail in deployment.last_logs.items())
-        return Outcome(start_error=f"{exc}\n{logs}", start_s=time.monotonic() - started)
+        raise StackStartError(f"{exc}\n{logs}") from None
     try:
-        run = run_suite(reports, "-m", "live", *(running.pytest_args if args is None else args),
-                        env=clean_env(**running.env), timeout=SUITE_TIMEOUT_S)
+        yield running
     finally:
         deployment.stop()
-    leftovers = processes_marked(base[MARK_VAR]) + run.leftovers() + _alive_in_groups(running.pgids)
-    return Outcome(run, start_s=running.start_s, leftovers=leftovers)
+
+
+@contextlib.contextmanager
+def _by_hand(name: str, base_env: dict[str, str]):
+    """`python -m tests.stock NAME`: read its export lines, run, then Ctrl-C it (it must exit 0)."""
+    started = time.monotonic()
+    proc = subprocess.Popen([sys.executable, "-m", "tests.stock", name], cwd=ROOT, env=base_env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    printed: list[str] = []
+    try:
+        for line in proc.stdout:  # EOF: the command exited (its own start timeout bounds the wait)
+            printed.append(line)
+            if line.startswith("logs: "):  # the last line it prints
+                break
+        else:
+            raise StackStartError(f"python -m tests.stock {name} exited with {proc.wait()}:\n{''.join(printed)}")
+        exports = dict(shlex.split(line[len("export "):])[0].partition("=")[::2]
+                       for line in printed if line.startswith("export "))
+        then = next(line for line in printed if line.startswith("then: ")).split()
+        yield Running(name, exports, then[then.index("live") + 1:], Path(), time.monotonic() - started)
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            code = proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            code = proc.wait()
+    if code != 0:
+        raise AssertionError(f"python -m tests.stock {name} exited with {code} on Ctrl-C")
 
 
 def _alive_in_groups(pgids: list[int]) -> list[str]:
@@ -98,6 +150,8 @@ def outcome_of(outcomes: dict[str, Future], case: str) -> SuiteRun:
     out: Outcome = outcomes[case].result()
     if out.start_error:
         pytest.fail(f"deployment {case} did not start: {out.start_error}", pytrace=False)
+    if not (out.run.reports / "summary.json").exists():
+        pytest.fail(explain(out.run), pytrace=False)
     return out.run
 
 
@@ -117,28 +171,54 @@ def explain(run: SuiteRun) -> str:
     return "\n".join(lines)
 
 
-@pytest.mark.parametrize("case", HEALTHY)
+@pytest.mark.parametrize("case", [name for name in HEALTHY if name not in KNOWN_VULNERABLE])
 def test_healthy_stock_deployment_passes(outcomes, case):
     run = outcome_of(outcomes, case)
-    assert run.returncode == 0 and run.summary["verdict"] == "passed", explain(run)
+    passed = run.returncode == 0 and run.summary["verdict"] == "passed"  # a bool: no SuiteRun dump
+    assert passed, explain(run)
     validate_summary(run.summary)
+
+
+@pytest.mark.parametrize("case", KNOWN_VULNERABLE)
+def test_old_server_fails_only_on_its_known_vulnerability(outcomes, case):
+    run = outcome_of(outcomes, case)
+    validate_summary(run.summary)
+    expected = {name: "failed" if name == "security" else "passed" for name in run.verdicts()}
+    failing = {f["class"] for f in run.summary.get("findings", []) if f["status"] == "failing"}
+    judged = run.returncode == 1 and run.verdicts() == expected and failing == KNOWN_VULNERABLE[case]
+    assert judged, explain(run)
+    read = next(f for f in run.summary["findings"] if f["id"] == "source-traversal/prompt-tag-file")
+    assert (read["severity"], read["proof"]) == ("critical", "demonstrated") and "CVE-2026-2614" in read["cves"], read
+    assert "older than the fix of" in run.diagnosis("security") and "CVE-2026-2614" in run.diagnosis("security")
+    assert run.summary["target"]["compatibility"], "the old server's compatibility lines are missing"
+
+
+@pytest.mark.parametrize("case", ["mlflow-2.22-accepted"])
+def test_accepted_risk_lets_the_old_server_pass(outcomes, case):
+    run = outcome_of(outcomes, case)
+    validate_summary(run.summary)
+    accepted = [f for f in run.summary["findings"] if f["status"] == "accepted"]
+    judged = run.returncode == 0 and run.summary["verdict"] == "passed"
+    assert judged and [f["id"] for f in accepted] == ["source-traversal/prompt-tag-file"], explain(run)
+    assert "CVE-2026-2614" in accepted[0]["note"], accepted[0]
 
 
 @pytest.mark.parametrize("case", ["open-unexpected"])
 def test_open_registry_fails_auth_unless_expected(outcomes, case):
     run = outcome_of(outcomes, case)
     validate_summary(run.summary)
-    assert run.returncode == 1 and run.verdicts()["auth"] == "failed", explain(run)
-    assert "anonymous" in run.diagnosis("auth").lower(), explain(run)
+    judged = run.returncode == 1 and run.verdicts()["auth"] == "failed"
+    assert judged and "anonymous" in run.diagnosis("auth").lower(), explain(run)
 
 
 @pytest.mark.parametrize("case", ["open-default-hosts"])
 def test_open_registry_with_default_hosts_fails_dns_rebinding(outcomes, case):
     run = outcome_of(outcomes, case)
     validate_summary(run.summary)
-    assert run.returncode == 1 and run.verdicts()["security"] == "failed", explain(run)
-    assert any(f["class"] == "dns-rebinding" and f["proof"] == "demonstrated" and f["status"] == "failing"
-               for f in run.summary.get("findings", [])), explain(run)
+    rebinding = any(f["class"] == "dns-rebinding" and f["proof"] == "demonstrated" and f["status"] == "failing"
+                    for f in run.summary.get("findings", []))
+    judged = run.returncode == 1 and run.verdicts()["security"] == "failed"
+    assert judged and rebinding, explain(run)
 
 
 @pytest.mark.parametrize("case", CASES)
