@@ -148,6 +148,8 @@ def _print_times(config, futures: dict[str, Future]) -> None:
 
 def outcome_of(outcomes: dict[str, Future], case: str) -> SuiteRun:
     out: Outcome = outcomes[case].result()
+    if out.start_error.startswith("nginx is not installed"):  # .ci/run installs it; a laptop may not have it
+        pytest.skip(f"deployment {case}: {out.start_error}")
     if out.start_error:
         pytest.fail(f"deployment {case} did not start: {out.start_error}", pytrace=False)
     if not (out.run.reports / "summary.json").exists():
