@@ -22,7 +22,7 @@ from types import SimpleNamespace
 import pytest
 
 from fixtures.judges import (listing_names, names_location, not_served, rate_limited, reached_mlflow,
-                             path_refused)
+                             traversal_verdict)
 from fixtures.probes import RawAnswer, RawClient, absent, echoes, server_paths, wrong_credential
 from fixtures.workflows import create_experiment, create_registered_model, expect_ok
 
@@ -345,36 +345,15 @@ def climb(root: str, spelling: str) -> str:
 
 def judge_traversal(registry, findings, probe: str, answer: RawAnswer, *, escaped: bool, named: bool,
                     via_query: bool, control: RawAnswer | None = None, lookup: str = "low") -> None:
-    """Record what a traversal probe proved.
-
-    ``escaped``: the canary (or a write) showed up outside the requested root; ``named``: RFC 3986
-    normalisation of the request already leads there; ``control``: the same climb sent to MLflow in a
-    query parameter, which nothing in front of it rewrites; ``lookup``: the severity of a path that
-    was looked up (not refused) without showing anything from outside the root."""
+    """Record what a traversal probe proved (fixtures/judges.py traversal_verdict)."""
     judge_rate_limit(answer)
     if not answer.ok and not_served(answer):
         pytest.skip(f"cannot probe traversal: {answer.describe()} (the artifact API is not served)")
-    if escaped and via_query:
-        findings.add("artifact-traversal", probe, severity="high", proof="demonstrated",
-                     evidence=f"{answer.describe()}: returned the run's canary from outside the requested root "
-                              "(the registry resolved '..' in a query parameter)", context=_server(registry))
-    elif escaped and not named and control is not None and path_refused(control):
-        # nginx decodes %2F and resolves dots before it matches and forwards: MLflow only ever saw the
-        # normalised path, and refuses the same climb itself. Standard, and safe while access is decided
-        # on that same normalised path.
-        findings.add("artifact-traversal", probe, severity="info", proof="indicated",
-                     evidence=f"{answer.describe()}: the encoded climb was resolved in front of MLflow (a proxy "
-                              f"decoded it before forwarding); MLflow refuses it itself: {control.describe()}",
-                     context=_server(registry))
-    elif escaped and not named:
-        findings.add("artifact-traversal", probe, severity="medium", proof="indicated",
-                     evidence=f"{answer.describe()}: an encoded spelling reached the canary outside the requested "
-                              "root (a proxy or the server decoded separators before resolving dots)",
-                     context=_server(registry))
-    elif not escaped and not path_refused(answer):
-        findings.add("artifact-traversal", probe, severity=lookup, proof="indicated",
-                     evidence=f"{answer.describe()}: looked up instead of refused with 400 'Invalid path'; "
-                              "nothing outside the requested root was shown", context=_server(registry))
+    verdict = traversal_verdict(answer, escaped=escaped, named=named, via_query=via_query, control=control,
+                                lookup=lookup)
+    if verdict is not None:
+        findings.add("artifact-traversal", probe, severity=verdict.severity, proof=verdict.proof,
+                     evidence=f"{answer.describe()}: {verdict.why}", context=_server(registry))
 
 
 def control_probe(raw, artifact_root: str, canary: "Canary", spelling: str) -> RawAnswer:

@@ -7,7 +7,8 @@ import json
 import pytest
 
 from fixtures.judges import (listing_names, mlflow_answered, names_location, not_served, path_refused,
-                             rate_limited, reached_mlflow, refused, remove_dot_segments, rfc3986_path)
+                             rate_limited, reached_mlflow, refused, remove_dot_segments, rfc3986_path,
+                             traversal_verdict)
 from fixtures.probes import RawAnswer, echoes, server_paths
 
 NAME = "acc-20261204t150000-abcdef-probe-0123456789ab"
@@ -139,3 +140,28 @@ def test_server_paths_finds_backend_store_and_file_paths():
     leaked = answer(500, "sqlite:////srv/mlflow/mlflow.db is locked; see /var/lib/mlflow/x.log")
     assert server_paths(leaked.text) == ["/var/lib/mlflow/x.log", "sqlite:////srv/mlflow/mlflow.db"]
     assert server_paths(S3_MISSING_KEY.text) == [] and server_paths(MLFLOW_NOT_FOUND.text) == []
+
+
+CANARY = answer(200, "acceptance canary 0123")
+
+
+@pytest.mark.parametrize("recorded, kwargs, expected", [
+    # the registry itself resolved '..' in a query parameter: no proxy rewrites queries
+    (CANARY, dict(escaped=True, named=False, via_query=True), ("high", "demonstrated")),
+    # nginx resolved a plain '../' climb: the client named the canary's place
+    (CANARY, dict(escaped=True, named=True, via_query=False), None),
+    # nginx decoded %2F in front; MLflow refuses the same climb in a query
+    (CANARY, dict(escaped=True, named=False, via_query=False, control=INVALID_PATH), ("info", "indicated")),
+    # an encoded climb reached the canary and MLflow resolves it too (or nobody checked)
+    (CANARY, dict(escaped=True, named=False, via_query=False, control=answer(200, "{}")), ("medium", "indicated")),
+    (CANARY, dict(escaped=True, named=False, via_query=False), ("medium", "indicated")),
+    # looked up, nothing shown (S3 keeps '..' literally): a 500 naming a missing key
+    (S3_MISSING_KEY, dict(escaped=False, named=False, via_query=True), ("low", "indicated")),
+    (S3_MISSING_KEY, dict(escaped=False, named=False, via_query=False, lookup="info"), ("info", "indicated")),
+    # refused: a fixed MLflow, a proxy's own 400, Flask's redirect
+    (INVALID_PATH, dict(escaped=False, named=False, via_query=True), None),
+    (FLASK_308, dict(escaped=False, named=False, via_query=False), None),
+])
+def test_traversal_verdict(recorded, kwargs, expected):
+    verdict = traversal_verdict(recorded, **kwargs)
+    assert (None if verdict is None else (verdict.severity, verdict.proof)) == expected
