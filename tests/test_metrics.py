@@ -168,7 +168,7 @@ def test_results_gather_metrics_into_a_valid_summary():
     assert results.metrics == {"upload_mb_s": 45.0, "api_latency_ms_p50": None}
     assert results.samples == {"api_latency_ms": [1.0, 2.0, 3.0]}
     run = SimpleNamespace(kind="local", target=None, started_at="2026-11-23T00:00:00+00:00", duration_s=1.0,
-                          run_id="acc-x", stack_start_s=12.345, error=None, artifact_transfer=None)
+                          run_id="acc-x", stack_start_s=12.345, error=None, artifact_transfer=None, compatibility=[])
     summary = build_summary(run, results, "3.17.2", "3.17.2")
     assert summary["metrics"] == {"stack_start_s": 12.35, "upload_mb_s": 45.0, "api_latency_ms_p50": None}
     json.dumps(summary, allow_nan=False)
