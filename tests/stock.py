@@ -18,7 +18,6 @@ import pwd
 import secrets
 import shlex
 import shutil
-import signal
 import sys
 import tempfile
 import time
@@ -27,11 +26,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import boto3
 
 from fixtures.stacks.base import StackStartError, StartsCleanly
-from fixtures.stacks.processes import S3_CREDENTIALS
-from fixtures.stacks.supervise import Child, free_port, uninterruptible, wait_http
+from fixtures.stacks.processes import S3_CREDENTIALS, moto_argv, prepare_moto
+from fixtures.stacks.supervise import (Child, ChildGroup, child_env, free_port, serve_until_interrupted,
+                                       stop_on_ctrl_c_or_term, wait_http)
 
 from .old_servers import cache_root, server_venv
 
@@ -90,9 +89,9 @@ class Deployment(StartsCleanly):
         self.name, self.spec = name, DEPLOYMENTS[name]
         self.label = f"stock deployment {name}"
         self.base_env = dict(os.environ if base_env is None else base_env)
-        self.children: list[Child] = []
         self.last_logs: dict[str, str] = {}
         self.workdir = Path(tempfile.mkdtemp(prefix=f"mlflow-stock-{name}-"))
+        self.group = ChildGroup(self.workdir)
 
     def __enter__(self) -> Running:
         return self.start()
@@ -106,10 +105,9 @@ class Deployment(StartsCleanly):
         python = sys.executable if spec.server == CURRENT else str(server_venv(spec.server) / "bin" / "python")
         s3_port, mlflow_port = free_port(), free_port()
         s3_url, bucket = f"http://127.0.0.1:{s3_port}", f"stock-{uuid.uuid4().hex[:12]}"
-        s3 = self._spawn("s3", [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(s3_port)],
-                         self._env())
-        mlflow_env = self._env(MLFLOW_S3_ENDPOINT_URL=s3_url, MLFLOW_SERVER_ENABLE_JOB_EXECUTION="false",
-                               **S3_CREDENTIALS)
+        s3 = self.group.spawn("s3", moto_argv(s3_port), child_env(self.base_env))
+        mlflow_env = child_env(self.base_env, MLFLOW_S3_ENDPOINT_URL=s3_url,
+                               MLFLOW_SERVER_ENABLE_JOB_EXECUTION="false", **S3_CREDENTIALS)
         # An old venv's bin first: MLflow 2.x starts `gunicorn` from PATH, which must be its own.
         mlflow_env["PATH"] = f"{Path(python).parent}{os.pathsep}{mlflow_env.get('PATH', '')}"
         argv = [python, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(mlflow_port),
@@ -126,7 +124,7 @@ class Deployment(StartsCleanly):
             argv += ["--app-name", "basic-auth"]
             mlflow_env.update(self._basic_auth_env(password, spec.auth_cache_s))
             exports.update(MLFLOW_TRACKING_USERNAME="admin", MLFLOW_TRACKING_PASSWORD=password)
-        mlflow = self._spawn("mlflow", argv, mlflow_env)
+        mlflow = self.group.spawn("mlflow", argv, mlflow_env)
         tracking_uri = f"http://127.0.0.1:{mlflow_port}{prefix}"
 
         ready = [(f"{tracking_uri}/health", mlflow)]
@@ -139,13 +137,13 @@ class Deployment(StartsCleanly):
             exports["MLFLOW_TRACKING_TOKEN"] = key
 
         with ThreadPoolExecutor(len(ready) + 1) as pool:
-            waits = [pool.submit(self._prepare_s3, s3, s3_url, bucket)]
+            waits = [pool.submit(prepare_moto, s3, s3_url, bucket)]
             waits += [pool.submit(wait_http, url, child, START_TIMEOUT_S, lambda r: r.status_code == 200)
                       for url, child in ready]
             for wait in waits:
                 wait.result()
         return Running(self.name, {"MLFLOW_TRACKING_URI": tracking_uri, **exports}, list(spec.pytest_args),
-                       self.workdir, time.monotonic() - started, [c.proc.pid for c in self.children])
+                       self.workdir, time.monotonic() - started, [c.proc.pid for c in self.group.children])
 
     def _basic_auth_env(self, password: str, cache_s: int) -> dict[str, str]:
         # Our own config file: the packaged one keeps the user store in ./basic_auth.db (the cwd).
@@ -169,36 +167,13 @@ class Deployment(StartsCleanly):
         conf = root / "nginx.conf"
         conf.touch(mode=0o600)
         conf.write_text(nginx_conf(root, port, mlflow_port, key))
-        return self._spawn("nginx", [nginx, "-p", f"{root}/", "-c", str(conf), "-e", str(root / "error.log"),
-                                     "-g", "daemon off;"], self._env())
-
-    def _prepare_s3(self, s3: Child, s3_url: str, bucket: str) -> None:
-        wait_http(f"{s3_url}/moto-api/", s3, START_TIMEOUT_S)
-        boto3.client("s3", endpoint_url=s3_url, aws_access_key_id=S3_CREDENTIALS["AWS_ACCESS_KEY_ID"],
-                     aws_secret_access_key=S3_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
-                     region_name=S3_CREDENTIALS["AWS_DEFAULT_REGION"]).create_bucket(Bucket=bucket)
-
-    def _env(self, **extra: str) -> dict[str, str]:
-        """The base environment without the user's MLflow target and AWS credentials, plus ``extra``."""
-        env = {k: v for k, v in self.base_env.items()
-               if not k.startswith(("MLFLOW_TRACKING_", "AWS_", "MLFLOW_S3_"))}
-        env.update(extra, PYTHONUNBUFFERED="1")
-        return env
-
-    def _spawn(self, name: str, argv: list[str], env: dict[str, str]) -> Child:
-        child = Child(name, argv, self.workdir / f"{name}.log", env)
-        self.children.append(child)
-        return child
+        return self.group.spawn("nginx", [nginx, "-p", f"{root}/", "-c", str(conf), "-e", str(root / "error.log"),
+                                          "-g", "daemon off;"], child_env(self.base_env))
 
     def stop(self) -> None:
-        with uninterruptible(), ThreadPoolExecutor(max(1, len(self.children))) as pool:
-            list(pool.map(Child.stop, self.children))
-        self.last_logs = self.log_tails()  # the workdir goes next: keep what explains a failed start
-        self.children.clear()
+        self.last_logs = self.group.log_tails(3000)  # the workdir goes next: keep what explains a failed start
+        self.group.stop()
         shutil.rmtree(self.workdir, ignore_errors=True)
-
-    def log_tails(self, max_bytes: int = 3000) -> dict[str, str]:
-        return {child.name: child.log_tail(max_bytes) for child in self.children}
 
 
 def nginx_conf(root: Path, port: int, mlflow_port: int, key: str) -> str:
@@ -261,10 +236,7 @@ def main(argv: list[str] | None = None) -> int:
                                                                          for k, v in DEPLOYMENTS.items()))
     parser.add_argument("name", choices=DEPLOYMENTS, metavar="NAME", help="the deployment to start")
     args = parser.parse_args(argv)
-    # SIGTERM behaves like Ctrl-C so that `kill` also stops the deployment cleanly; SIGINT is set
-    # explicitly because a shell's background job (`... &`) starts with it ignored.
-    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
-    signal.signal(signal.SIGINT, signal.default_int_handler)
+    stop_on_ctrl_c_or_term()
     deployment = Deployment(args.name)
     if deployment.spec.server != CURRENT:
         print(f"MLflow {deployment.spec.server} runs from its own venv under {cache_root()} "
@@ -279,15 +251,11 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     try:
-        print(f"{args.name} ready in {running.start_s:.1f} s: {deployment.spec.about}")
-        for var, value in running.env.items():
-            print(f"export {var}={shlex.quote(value)}")
-        print(f"then: .venv/bin/pytest -m live {' '.join(running.pytest_args)}".rstrip())
-        print(f"logs: {running.workdir}      (Ctrl-C here stops the deployment)", flush=True)
-        while True:
-            time.sleep(3600)
-    except KeyboardInterrupt:
-        print("stopping...", flush=True)
+        serve_until_interrupted([
+            f"{args.name} ready in {running.start_s:.1f} s: {deployment.spec.about}",
+            *(f"export {var}={shlex.quote(value)}" for var, value in running.env.items()),
+            f"then: .venv/bin/pytest -m live {' '.join(running.pytest_args)}".rstrip(),
+            f"logs: {running.workdir}      (Ctrl-C here stops the deployment)"])
     finally:
         deployment.stop()
     return 0

@@ -9,7 +9,8 @@ import pytest
 from fixtures.findings import AcceptedRisk, Finding, FindingLog, Policy, PolicyError, load_accepted, ordered
 from fixtures.report.results import Results
 from fixtures.report.summary import finding_entry
-from fixtures.security_findings import CLASSES, diagnosis_lines
+from fixtures.diagnosis import security_lines
+from fixtures.security_findings import CLASSES
 
 TODAY = dt.date(2026, 12, 4)
 
@@ -103,6 +104,6 @@ def test_diagnosis_names_each_failing_class_once_with_its_fix_and_server_version
     policy = Policy(today=TODAY)
     findings = [policy.judge(found(probe="a")), policy.judge(found(probe="b")),
                 policy.judge(found("info", "indicated", probe="c"))]
-    lines = diagnosis_lines(findings, "3.4.0")
+    lines = security_lines(findings, "3.4.0")
     assert len(lines) == 1 and "(+1 similar)" in lines[0] and "allowed-hosts" in lines[0]
     assert "older than the fix of CVE-2025-14279" in lines[0]
