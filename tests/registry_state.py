@@ -25,6 +25,7 @@ from fixtures.stacks import processes
 from fixtures.stacks.base import SERVICE_ID, StackEndpoint
 
 from .runner import ROOT, clean_env
+from .stack_by_hand import ctrl_c_works
 
 API = "/api/2.0/mlflow"
 
@@ -146,8 +147,11 @@ def wait_for(predicate, timeout_s: float, what: str, proc: subprocess.Popen | No
 def start_suite(reports: Path, *args: str, env: dict[str, str], log: Path) -> subprocess.Popen:
     """``pytest`` as a user starts it, in its own process group (a terminal's Ctrl-C reaches the group)."""
     handle = open(log, "w")
+    # preexec_fn: started from a background job (`... &`, some CI runners), SIGINT would be inherited as
+    # ignored, and a Ctrl-C to the run's group would do nothing.
     proc = subprocess.Popen([sys.executable, "-m", "pytest", "-p", "no:randomly", f"--reports-dir={reports}", *args],
-                            cwd=ROOT, env=env, stdout=handle, stderr=subprocess.STDOUT, start_new_session=True)
+                            cwd=ROOT, env=env, stdout=handle, stderr=subprocess.STDOUT, start_new_session=True,
+                            preexec_fn=ctrl_c_works)
     proc.log_path = log  # type: ignore[attr-defined]
     return proc
 
